@@ -1,0 +1,1 @@
+//! Codec for the juniper-cascor worker protocol.

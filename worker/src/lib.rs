@@ -1,0 +1,3 @@
+//! juniper-cascor worker: agent, configuration and task execution.
+
+pub mod agent;

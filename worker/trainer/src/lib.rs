@@ -1,0 +1,1 @@
+//! Cascade-Correlation candidate-unit trainer.
