@@ -29,3 +29,14 @@ lint:
 
 fmt:
 	$(CARGO) fmt --all
+
+# Builds the release worker, then starts the server and the workers; scripts/demo.py --help
+# lists the options (DEMO_WORKERS, DEMO_POINTS_PER_SPIRAL, DEMO_POOL_SIZE, ...).
+demo:
+	$(CARGO) build --release -p juniper-cascor-worker
+	$(WITH_ENV) python scripts/demo.py
+
+# Release builds of both measured binaries, then the comparison; BENCH_QUICK=1 for a smoke run.
+bench:
+	$(CARGO) build --release -p cascor-bench -p juniper-cascor-worker
+	$(WITH_ENV) python scripts/bench.py
