@@ -276,8 +276,8 @@ impl Activation {
     }
 
     /// Computes f'(z) as PyTorch's backward formulas do, given z and f(z) = `output`.
-    /// At kinks the value is the one autograd uses (for example ReLU'(0) = 0,
-    /// Hardsigmoid'(±3) = 0, Hardswish'(-3) = 0).
+    /// At kinks the value is the one autograd uses in torch 2.13 (for example ReLU'(0) = 0,
+    /// Hardsigmoid'(±3) = 0, Hardswish'(-3) = 0, Hardswish'(3) = 1).
     pub fn derivative(self, z: f32, output: f32) -> f32 {
         match self {
             Activation::Identity => 1.0,
@@ -373,9 +373,9 @@ impl Activation {
                 }
             }
             Activation::Hardswish => {
-                if z < -3.0 {
+                if z <= -3.0 {
                     0.0
-                } else if z <= 3.0 {
+                } else if z < 3.0 {
                     z / 3.0 + 0.5
                 } else {
                     1.0
@@ -400,7 +400,7 @@ impl Activation {
                 let slope = Tensor::f_full([1], f64::from(PRELU_SLOPE), (Kind::Float, z.device()))?;
                 z.f_prelu(&slope)
             }
-            Activation::Rrelu => z.f_rrelu(true),
+            Activation::Rrelu => rrelu_training(z),
             Activation::Elu => z.f_elu(),
             Activation::Celu => z.f_celu(),
             Activation::Selu => z.f_selu(),
@@ -421,6 +421,26 @@ impl Activation {
             Activation::Glu => z.f_glu(-1),
         }
     }
+}
+
+/// RReLU in training mode, as torch's CPU kernel computes it: for every element z <= 0,
+/// in order, one double from U(lower, upper) (one 64-bit draw from the default CPU
+/// generator), rounded to float32, multiplies z. The slopes form a constant `noise` tensor,
+/// so autograd's gradient is `noise` as well.
+fn rrelu_training(z: &Tensor) -> Result<Tensor, TchError> {
+    // torch converts the module's bounds (1/8, 1/3) to float32 before drawing.
+    let lower = f64::from(1.0f32 / 8.0);
+    let upper = f64::from(1.0f32 / 3.0);
+    let mask = z.f_detach()?.f_le(0.0)?;
+    let count = mask.f_sum(Kind::Int64)?.f_int64_value(&[])?;
+    let mut slopes = Tensor::f_empty([count], (Kind::Double, tch::Device::Cpu))?;
+    let _ = slopes.f_uniform_(lower, upper)?;
+    let slopes = slopes.f_totype(Kind::Float)?.f_to(z.device())?;
+    let noise = z
+        .f_detach()?
+        .f_ones_like()?
+        .f_masked_scatter(&mask, &slopes)?;
+    z.f_mul(&noise)
 }
 
 fn step(condition: bool) -> f32 {
