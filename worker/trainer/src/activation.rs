@@ -98,8 +98,8 @@ const LEAKY_RELU_SLOPE: f32 = 0.01;
 const SHRINK_LAMBDA: f32 = 0.5;
 const THRESHOLD: f32 = 0.1;
 const SOFTPLUS_THRESHOLD: f32 = 20.0;
-const SELU_SCALE: f32 = 1.050_700_987_355_480_5;
-const SELU_ALPHA: f32 = 1.673_263_242_354_377_3;
+const SELU_SCALE: f32 = 1.050_700_987_355_480_5_f64 as f32;
+const SELU_ALPHA: f32 = 1.673_263_242_354_377_3_f64 as f32;
 
 unsafe extern "C" {
     // C99 `erff` from the system math library, which every Linux Rust program links.
@@ -174,8 +174,8 @@ fn find_exact(name: &str) -> Option<Activation> {
 }
 
 impl Activation {
-    /// Whether the activation applies to each sample on its own (everything except
-    /// Softmax and GLU).
+    /// Returns true when the activation applies to each sample on its own (everything
+    /// except Softmax and GLU).
     pub fn is_elementwise(self) -> bool {
         !matches!(self, Activation::Softmax | Activation::Glu)
     }

@@ -20,7 +20,7 @@ use crate::{native, torch_backend};
 /// Largest intra-op thread count accepted (libtorch takes an `i32`).
 pub const MAX_THREADS: usize = 4096;
 
-/// How a [`Trainer`] is set up.
+/// Settings of a [`Trainer`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TrainerOptions {
     pub device: Device,
@@ -29,7 +29,7 @@ pub struct TrainerOptions {
     pub intra_op_threads: Option<usize>,
 }
 
-/// Which implementation trains on the CPU.
+/// Implementation that trains on the CPU.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum CpuBackend {
     /// Fused native loops (the default; RReLU still uses libtorch, whose generator

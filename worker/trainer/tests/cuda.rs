@@ -1,5 +1,5 @@
 //! CUDA reachability. Requesting a CUDA device must load libtorch's CUDA library into the
-//! process; without a GPU the error must say that no device is available (not that the
+//! process; without a GPU the error must state that no device is available (not that the
 //! library is missing), and with a GPU every golden case must train on it.
 //!
 //! This file is its own test binary, so loading the CUDA library here does not affect the

@@ -196,7 +196,7 @@ fn compare(
     }
 
     // The golden cases either stop at their epoch limit or far from the 0.001 margin, so
-    // the epoch count must match; a count that moves signals a real divergence.
+    // the epoch count must match. A count that moves signals a real divergence.
     assert_eq!(
         result["epochs_completed"], case.result["epochs_completed"],
         "{name} ({path}): epochs_completed"
@@ -271,10 +271,10 @@ fn run_all(backend: CpuBackend, path: &str) {
     }
 }
 
-/// How far the reference computation itself moves when the initial parameters change by
-/// one unit in the last place: the libtorch path (which repeats the reference's operations)
-/// is run from the golden start nudged up and down, and its results are compared with the
-/// golden result. Well-conditioned cases move by rounding noise; a chaotic trajectory (such
+/// Measures how far the reference computation itself moves when the initial parameters
+/// change by one unit in the last place. The libtorch path, which repeats the reference's
+/// operations, runs from the golden start nudged up and down, and its results are compared
+/// with the golden result. Well-conditioned cases move by rounding noise; a chaotic trajectory (such
 /// as the spiral case, whose small weight grows by a factor of about three per epoch after
 /// epoch 20) moves by as much as any other float32 rounding order would, so a
 /// reimplementation can only be held to that spread.

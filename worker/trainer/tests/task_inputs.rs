@@ -16,7 +16,7 @@ fn object(value: Value) -> Map<String, Value> {
     value.as_object().cloned().expect("a JSON object")
 }
 
-/// A small trainable task: 6 samples, 2 inputs, 2 outputs.
+/// Builds a small trainable task: 6 samples, 2 inputs, 2 outputs.
 fn request(candidate_data: Value, training_params: Value) -> TaskRequest {
     TaskRequest {
         candidate_index: Some(json!(3)),

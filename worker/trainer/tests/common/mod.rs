@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use cascor_trainer::{HostTensor, TaskRequest};
 use serde_json::{Map, Value};
 
-/// One golden file: the task as the server sent it and the reference's answer.
+/// One golden file: the task as the server sent it and the reference's result.
 pub struct GoldenCase {
     pub name: String,
     pub request: TaskRequest,
@@ -26,7 +26,7 @@ pub fn golden_dir() -> PathBuf {
 }
 
 /// Loads every `*.json` golden file, sorted by name. Panics with a clear message when the
-/// folder is missing or holds none, because the conformance tests cannot run without them.
+/// folder is missing or contains none, because the conformance tests cannot run without them.
 pub fn load_golden_cases() -> Vec<GoldenCase> {
     let dir = golden_dir();
     let entries = std::fs::read_dir(&dir).unwrap_or_else(|error| {
@@ -144,7 +144,7 @@ impl Deviation {
     }
 }
 
-/// Whether every element satisfies |a − e| <= atol + rtol·|e|.
+/// Returns true when every element satisfies |a − e| <= atol + rtol·|e|.
 pub fn all_close(actual: &[f32], expected: &[f32], rtol: f64, atol: f64) -> bool {
     actual.len() == expected.len()
         && actual
