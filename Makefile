@@ -40,3 +40,8 @@ demo:
 bench:
 	$(CARGO) build --release -p cascor-bench -p juniper-cascor-worker
 	$(WITH_ENV) python scripts/bench.py
+# Regenerates the CascorWorkerPool CRD from the Rust types (operator/src/crd.rs).
+crds:
+	mkdir -p crds
+	$(CARGO) run --quiet -p cascor-operator --bin crdgen > crds/cascorworkerpools.cascor.juniper.dev.yaml
+
