@@ -92,7 +92,7 @@ fn decision_table() {
             desired: 8,
             recommended: 1,
             reason: ScaleReason::NoRun,
-            limit: Some(ScaleLimit::Minimum),
+            limit: None,
             pending_after: Some(100),
         },
         Case {
@@ -105,7 +105,7 @@ fn decision_table() {
             desired: 8,
             recommended: 1,
             reason: ScaleReason::NoRun,
-            limit: Some(ScaleLimit::Minimum),
+            limit: None,
             pending_after: Some(100),
         },
         Case {
@@ -118,7 +118,7 @@ fn decision_table() {
             desired: 1,
             recommended: 1,
             reason: ScaleReason::NoRun,
-            limit: Some(ScaleLimit::Minimum),
+            limit: None,
             pending_after: None,
         },
         Case {
@@ -228,7 +228,7 @@ fn decision_table() {
             desired: 1,
             recommended: 1,
             reason: ScaleReason::NoRun,
-            limit: Some(ScaleLimit::Minimum),
+            limit: None,
             pending_after: None,
         },
         Case {
@@ -282,7 +282,7 @@ fn decision_table() {
             desired: 6,
             recommended: 1,
             reason: ScaleReason::NoRun,
-            limit: Some(ScaleLimit::Minimum),
+            limit: None,
             pending_after: Some(0),
         },
         Case {
@@ -295,7 +295,7 @@ fn decision_table() {
             desired: 4,
             recommended: 4,
             reason: ScaleReason::NoRun,
-            limit: Some(ScaleLimit::Minimum),
+            limit: None,
             pending_after: None,
         },
         Case {
@@ -323,7 +323,7 @@ fn decision_table() {
             desired: 8,
             recommended: 1,
             reason: ScaleReason::NoRun,
-            limit: Some(ScaleLimit::Minimum),
+            limit: None,
             pending_after: Some(100),
         },
         Case {

@@ -74,9 +74,7 @@ async fn replicas_become(harness: &Harness, expected: i32) -> Deployment {
             .get_opt(POOL_NAME)
             .await
             .expect("get succeeds")
-            .filter(|deployment| {
-                deployment.spec.as_ref().and_then(|spec| spec.replicas) == Some(expected)
-            })
+            .filter(|deployment| deployment.spec.replicas == Some(expected))
     })
     .await
 }
@@ -88,7 +86,7 @@ async fn deployment_replicas(harness: &Harness) -> Option<i32> {
         .await
         .expect("the Deployment exists")
         .spec
-        .and_then(|spec| spec.replicas)
+        .replicas
 }
 
 /// Creates a worker pod of the pool in `phase`, as the ReplicaSet controller and kubelet
@@ -287,10 +285,15 @@ async fn autoscaler_follows_the_training_run() {
     );
     assert_eq!(costs["spirals-pending"], cost_of(PodActivity::Unregistered));
 
-    let pool = harness.pools().get(POOL_NAME).await.expect("get succeeds");
-    let status = pool.status.expect("the pool has a status");
+    // The status is written after the Deployment within the same reconcile.
+    let status = eventually("status.autoscaling.desiredReplicas 1", || async {
+        let pool = harness.pools().get(POOL_NAME).await.expect("get succeeds");
+        let status = pool.status?;
+        let desired = status.autoscaling.as_ref()?.desired_replicas;
+        (desired == Some(1)).then_some(status)
+    })
+    .await;
     let autoscaling = status.autoscaling.expect("status.autoscaling is set");
-    assert_eq!(autoscaling.desired_replicas, Some(1));
     assert_eq!(autoscaling.run_active, Some(false));
     assert_eq!(autoscaling.scale_down_pending_since, None);
     let scaling_active = status
