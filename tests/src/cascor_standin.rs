@@ -254,9 +254,9 @@ fn detail(status: StatusCode, message: &str) -> Response {
     (status, Json(json!({ "detail": message }))).into_response()
 }
 
-/// Records the request and checks the key and any forced status. `Err` is the response to
-/// return instead of the route's own.
-fn admit(shared: &Shared, headers: &HeaderMap, path: &str) -> Result<(), Response> {
+/// Records the request and checks the key and any forced status. Returns the response to
+/// send instead of the route's own, if any.
+fn rejection(shared: &Shared, headers: &HeaderMap, path: &str) -> Option<Response> {
     let mut state = shared.state();
     state.requests.push(path.to_owned());
 
@@ -264,16 +264,16 @@ fn admit(shared: &Shared, headers: &HeaderMap, path: &str) -> Result<(), Respons
         .get("x-api-key")
         .and_then(|value| value.to_str().ok());
     if key != Some(shared.api_key.as_str()) {
-        return Err(detail(
+        return Some(detail(
             StatusCode::UNAUTHORIZED,
             "Missing API key. Provide X-API-Key header.",
         ));
     }
     if let Some(code) = state.forced_status {
         let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        return Err(detail(status, "forced by the test"));
+        return Some(detail(status, "forced by the test"));
     }
-    Ok(())
+    None
 }
 
 async fn health() -> Json<Value> {
@@ -281,7 +281,7 @@ async fn health() -> Json<Value> {
 }
 
 async fn training_status(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
-    if let Err(response) = admit(&shared, &headers, "/v1/training/status") {
+    if let Some(response) = rejection(&shared, &headers, "/v1/training/status") {
         return response;
     }
     let state = shared.state();
@@ -305,7 +305,7 @@ async fn training_status(State(shared): State<Arc<Shared>>, headers: HeaderMap) 
 }
 
 async fn training_params(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
-    if let Err(response) = admit(&shared, &headers, "/v1/training/params") {
+    if let Some(response) = rejection(&shared, &headers, "/v1/training/params") {
         return response;
     }
     let state = shared.state();
@@ -324,7 +324,7 @@ async fn training_params(State(shared): State<Arc<Shared>>, headers: HeaderMap) 
 }
 
 async fn workers(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
-    if let Err(response) = admit(&shared, &headers, "/v1/workers") {
+    if let Some(response) = rejection(&shared, &headers, "/v1/workers") {
         return response;
     }
     let state = shared.state();
@@ -334,7 +334,7 @@ async fn workers(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Respo
 }
 
 async fn worker_stats(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
-    if let Err(response) = admit(&shared, &headers, "/v1/workers/stats") {
+    if let Some(response) = rejection(&shared, &headers, "/v1/workers/stats") {
         return response;
     }
     let state = shared.state();
