@@ -1,0 +1,5 @@
+include!("../build-support.rs");
+
+fn main() {
+    add_libtorch_rpath();
+}
