@@ -1,1 +1,3 @@
 //! Cross-component tests live in `tests/`.
+
+pub mod cascor_standin;

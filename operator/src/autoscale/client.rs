@@ -113,6 +113,9 @@ impl CascorRestClient {
         let mut builder = reqwest::Client::builder()
             .default_headers(headers)
             .redirect(reqwest::redirect::Policy::none())
+            // uvicorn closes idle keep-alive connections after 5 s by default, and a request
+            // sent on one as it closes fails, so every request opens its own connection.
+            .pool_max_idle_per_host(0)
             .connect_timeout(CONNECT_TIMEOUT.min(timeout))
             .timeout(timeout);
         if let Some(pem) = ca_bundle_pem {
