@@ -445,7 +445,7 @@ def plan_description(sizes: tuple[SizePlan, ...], reference: bool) -> list[str]:
     lines = []
     for size in sizes:
         modes = " and ".join("early stopping" if mode else "fixed epochs (no early stopping)" for mode in size.early_stopping_modes)
-        repetitions = f"{size.native_repetitions} repetitions ours"
+        repetitions = f"repetitions: {size.native_repetitions} ours"
         if reference:
             repetitions += f", {size.reference_repetitions} reference"
         lines.append(f"* {size.name}: {size.epochs} epochs, {modes}; {repetitions}")

@@ -58,6 +58,8 @@ SERVER_START_TIMEOUT_S = 120.0
 REGISTRATION_TIMEOUT_S = 120.0
 STOP_GRACE_S = 15.0
 POLL_INTERVAL_S = 0.5
+# Seconds without any progress line after which the demo prints that the server is busy.
+QUIET_PROGRESS_S = 15.0
 
 TERMINAL_STATES = ("COMPLETED", "STOPPED", "FAILED")
 
@@ -320,12 +322,14 @@ class Demo:
         self.progress = Progress()
         self.started = time.monotonic()
         self.last_status_line = ""
+        self.last_output = self.started
         self.final_status: dict[str, Any] = {}
         self.worker_stats: dict[str, dict[str, Any]] = {}
         self.leftover: list[int] = []
 
     def say(self, message: str) -> None:
-        print(f"[{time.monotonic() - self.started:7.1f}s] {message}", flush=True)
+        self.last_output = time.monotonic()
+        print(f"[{self.last_output - self.started:7.1f}s] {message}", flush=True)
 
     def children(self) -> list[Child]:
         return [*self.workers, *([self.server_child] if self.server_child else [])]
@@ -389,15 +393,28 @@ class Demo:
             for worker in self.workers:
                 if worker.client_id is None and worker.health_port is not None:
                     worker.client_id = worker_client_id(worker.health_port)
-                if worker.server_id is None and worker.client_id in self.progress.registrations:
-                    worker.server_id = self.progress.registrations[worker.client_id]
-                    self.say(f"{worker.name} registered as {worker.server_id}")
+                if worker.server_id is None and worker.client_id is not None:
+                    worker.server_id = self.server_id_for(worker.client_id)
+                    if worker.server_id is not None:
+                        self.say(f"{worker.name} registered as {worker.server_id}")
             if all(worker.server_id for worker in self.workers):
                 return
             if time.monotonic() > deadline:
                 waiting = ", ".join(worker.name for worker in self.workers if not worker.server_id)
                 raise DemoError(f"{waiting} did not register within {REGISTRATION_TIMEOUT_S:.0f} s; see the logs in {self.scratch}")
             time.sleep(POLL_INTERVAL_S)
+
+    def server_id_for(self, health_id: str) -> str | None:
+        """Map the id from a worker's /v1/health to the id the server assigned at registration.
+
+        The reference worker reports its own client id there, which the server logs as
+        `client_name`; a worker may also report the server-assigned id itself.
+        """
+        if health_id in self.progress.registrations:
+            return self.progress.registrations[health_id]
+        if health_id in self.progress.registrations.values():
+            return health_id
+        return None
 
     def worker_name(self, server_id: str) -> str:
         for worker in self.workers:
@@ -443,6 +460,10 @@ class Demo:
         if line != self.last_status_line:
             self.say(line)
             self.last_status_line = line
+        elif time.monotonic() - self.last_output > QUIET_PROGRESS_S:
+            # The server trains its own candidates and the output layer between rounds.
+            epoch = max(state.get("current_epoch") or 0, status["monitor"].get("current_epoch") or 0)
+            self.say(f"  server still training ({machine['phase'].lower()} phase, epoch {epoch})")
 
     def start_training(self) -> None:
         params: dict[str, Any] = {"candidate_pool_size": self.settings.pool_size, "max_hidden_units": self.settings.hidden_units, "output_epochs": self.settings.output_epochs}
