@@ -1199,9 +1199,12 @@ mod tests {
         assert!(config.warnings.is_empty());
     }
 
+    /// Flags, environment and the expected message of one validation case.
+    type ValidationCase<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+
     #[test]
     fn validation_messages() {
-        let cases: &[(&[&str], &[(&str, &str)], &str)] = &[
+        let cases: &[ValidationCase] = &[
             (
                 &[],
                 &[],

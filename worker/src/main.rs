@@ -143,6 +143,9 @@ async fn run(config: WorkerConfig) -> Result<(), StartError> {
     tracing::info!(device = %device, "trainer ready on {device}");
 
     let metrics = Arc::new(WorkerMetrics::new(&BuildInfo::current(device))?);
+    // NOTE: the agent creates its client id internally and passes only the server-assigned
+    // id to observers, so `/v1/health` reports the server-assigned id where the Python
+    // worker reports its own client id.
     let health = Arc::new(HealthState::new(ProbeSettings::new(
         config.agent.heartbeat_interval,
         config.agent.idle_heartbeat_interval,

@@ -16,6 +16,9 @@ fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
     command.output().expect("run the worker binary")
 }
 
+/// Flags, environment and the expected message of one configuration error case.
+type ConfigCase<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+
 fn stderr_of(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
@@ -80,7 +83,7 @@ fn legacy_mode_exits_two_with_reason() {
 
 #[test]
 fn configuration_errors_exit_one() {
-    let cases: &[(&[&str], &[(&str, &str)], &str)] = &[
+    let cases: &[ConfigCase] = &[
         (
             &[],
             &[],

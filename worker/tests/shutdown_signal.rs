@@ -16,8 +16,12 @@ async fn sigterm_mid_task_delivers_result() {
     session.register().await;
 
     // The task is in flight from its task_assign on; its frames follow the signal.
-    let task = golden_task("03_Sigmoid_o1_e30.json", "shutdown-task-1");
+    let task_id = "shutdown-task-1";
+    let task = golden_task("03_Sigmoid_o1_e30.json", task_id);
     session.send_json(task.task_assign.clone()).await;
+    worker
+        .wait_for_line(&format!("Received task {task_id}"))
+        .await;
     worker.signal(libc::SIGTERM);
     worker
         .wait_for_line("Shutdown requested (Ctrl+C again to force)")
@@ -64,8 +68,12 @@ async fn second_signal_exits_at_once() {
     session.register().await;
 
     // Keep a task in flight (its frames never come) so the first signal cannot finish.
-    let task = golden_task("03_Sigmoid_o1_e30.json", "shutdown-task-2");
+    let task_id = "shutdown-task-2";
+    let task = golden_task("03_Sigmoid_o1_e30.json", task_id);
     session.send_json(task.task_assign.clone()).await;
+    worker
+        .wait_for_line(&format!("Received task {task_id}"))
+        .await;
     worker.signal(libc::SIGTERM);
     worker
         .wait_for_line("Shutdown requested (Ctrl+C again to force)")
