@@ -101,6 +101,8 @@ pub enum Received {
 }
 
 impl Session {
+    // The handshake callback's error type is tungstenite's HTTP response, which is large.
+    #[allow(clippy::result_large_err)]
     pub async fn upgrade(stream: TcpStream) -> Self {
         let captured = Arc::new(Mutex::new(None));
         let header_slot = captured.clone();
