@@ -30,6 +30,11 @@ lint:
 fmt:
 	$(CARGO) fmt --all
 
+# Regenerates the CascorWorkerPool CRD from the Rust types (operator/src/crd.rs).
+crds:
+	mkdir -p crds
+	$(CARGO) run --quiet -p cascor-operator --bin crdgen > crds/cascorworkerpools.cascor.juniper.dev.yaml
+
 # Builds the release worker, then starts the server and the workers; scripts/demo.py --help
 # lists the options (DEMO_WORKERS, DEMO_POINTS_PER_SPIRAL, DEMO_POOL_SIZE, ...).
 demo:
@@ -40,8 +45,3 @@ demo:
 bench:
 	$(CARGO) build --release -p cascor-bench -p juniper-cascor-worker
 	$(WITH_ENV) python scripts/bench.py
-# Regenerates the CascorWorkerPool CRD from the Rust types (operator/src/crd.rs).
-crds:
-	mkdir -p crds
-	$(CARGO) run --quiet -p cascor-operator --bin crdgen > crds/cascorworkerpools.cascor.juniper.dev.yaml
-

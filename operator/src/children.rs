@@ -78,6 +78,9 @@ pub struct BuildInputs {
 }
 
 /// One child object, in the order the apply step writes it.
+// A handful of children are built per reconcile, so the size of the largest variant does not
+// matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Child {
     ServiceAccount(ServiceAccount),

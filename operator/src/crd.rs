@@ -2,11 +2,15 @@
 //!
 //! The doc comments on these types become the CRD's OpenAPI descriptions, which is the text
 //! `kubectl explain cascorworkerpool.spec` prints. The `crdgen` binary renders the CRD from
-//! these types; `crds/` holds its output and is never edited by hand.
+//! these types; `crds/` contains its output and is never edited by hand.
 //!
 //! Durations are Go-style strings (`"90s"`, `"1h30m"`), as in other Kubernetes APIs, and are
 //! parsed by [`crate::validate`], which names the field of every invalid value. The schema
 //! checks their shape too, so a real API server rejects most bad values at admission.
+
+// The derive input repeats `type_ = "integer"` across printer columns, which this lint
+// mistakes for a duplicated attribute.
+#![allow(clippy::duplicated_attributes)]
 
 use std::collections::BTreeMap;
 
@@ -180,7 +184,7 @@ pub struct SecretKeyRef {
     pub key: Option<String>,
 }
 
-/// Where the workers' client certificate comes from.
+/// Source of the workers' client certificate.
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
 #[serde(rename_all = "camelCase")]
 pub enum TlsMode {
@@ -191,7 +195,7 @@ pub enum TlsMode {
     SelfSigned,
     /// cert-manager issues the client certificate from `issuerRef`.
     CertManager,
-    /// A user-supplied Secret (`secretName`) holds `tls.crt` and `tls.key`.
+    /// A user-supplied Secret (`secretName`) contains `tls.crt` and `tls.key`.
     Secret,
 }
 
@@ -234,8 +238,8 @@ pub struct TlsSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub issuer_ref: Option<IssuerRef>,
 
-    /// Secret of type `kubernetes.io/tls` with the client certificate (secret). A `ca.crt`
-    /// key in it, when present, is trusted for the server's certificate.
+    /// Secret of type `kubernetes.io/tls` with the client certificate (secret). Set
+    /// `serverCASecretRef` to trust a CA for the server's certificate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_name: Option<String>,
 

@@ -13,7 +13,7 @@ pub enum Error {
         namespace: String,
         name: String,
         #[source]
-        source: kube::Error,
+        source: Box<kube::Error>,
     },
 
     #[error(transparent)]
@@ -35,7 +35,7 @@ impl Error {
     /// Label of the error for metrics.
     pub fn metric_label(&self) -> &'static str {
         match self {
-            Error::Kube { source, .. } => match source {
+            Error::Kube { source, .. } => match source.as_ref() {
                 kube::Error::Api(status) if status.code == 409 => "conflict",
                 kube::Error::Api(status) if status.code == 403 => "forbidden",
                 kube::Error::Api(_) => "api_rejected",
@@ -62,6 +62,6 @@ pub(crate) fn kube_error(
         kind,
         namespace,
         name,
-        source,
+        source: Box::new(source),
     }
 }

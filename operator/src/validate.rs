@@ -19,7 +19,7 @@ use kube::ResourceExt;
 use crate::crd::{CascorWorkerPool, DeviceKind, IssuerRef, LogFormat, SecretKeyRef, TlsMode};
 use crate::duration::parse_duration;
 
-/// Longest pool name: the metrics Service is named `<pool>-metrics` and a Service name is a
+/// Maximum pool name length: the metrics Service is named `<pool>-metrics` and a Service name is a
 /// DNS label of at most 63 characters.
 pub const MAX_POOL_NAME_LEN: usize = 55;
 /// Worker image used when `spec.worker.image` is not set.

@@ -69,7 +69,7 @@ impl fmt::Display for Dtype {
     }
 }
 
-/// Why a frame could not be decoded or encoded. Each variant names the bound it broke.
+/// Error decoding or encoding a frame. Each variant names the bound it broke.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum FrameError {
     #[error(

@@ -4,7 +4,7 @@
 //! A session: the server sends `connection_established`, the worker `register`, the
 //! server `registration_ack`. Then the worker sends `heartbeat`s and the server may send
 //! `task_assign` followed by one binary frame per `tensor_manifest` entry; the worker
-//! answers each task with one `task_result` and its frames, acknowledged by `result_ack`.
+//! replies to each task with one `task_result` and its frames, acknowledged by `result_ack`.
 
 pub mod frame;
 mod json_kind;

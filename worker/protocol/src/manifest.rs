@@ -18,9 +18,9 @@ pub const RESIDUAL_ERROR: &str = "residual_error";
 /// Tensors a task cannot be trained without, in the order the error message lists them.
 pub const REQUIRED_TENSORS: [&str; 2] = [CANDIDATE_INPUT, RESIDUAL_ERROR];
 
-/// Why a `task_assign` cannot be trained. The `Display` text is what the worker puts
-/// in the failure result's `error_message`; the manifest variants match the reference
-/// worker's wording, including Python's names for JSON types and list rendering.
+/// Reason a `task_assign` cannot be trained. The `Display` text becomes the failure
+/// result's `error_message`. The manifest variants use the reference worker's wording,
+/// including Python's names for JSON types and its list rendering.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum InvalidTask {
     #[error("Tensor manifest invalid: manifest is not a dict (got {found})")]
@@ -218,7 +218,7 @@ fn parse_entry(name: &str, entry: &Value) -> Result<ManifestEntry, InvalidTask> 
     })
 }
 
-/// Why the frames of a task do not match its manifest.
+/// Mismatch between the frames of a task and its manifest.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum PairingError {
     #[error("expected {expected} tensor frames, received {received}")]

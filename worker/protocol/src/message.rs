@@ -8,14 +8,14 @@ use crate::frame::{self, FrameError};
 use crate::json_kind::json_kind;
 use crate::manifest::{self, InvalidTask, TensorManifest};
 
-/// Maximum length of a text message the server accepts, in characters. Longer results
-/// are answered with `Message too large` and never acknowledged.
+/// Maximum length of a text message the server accepts, in characters. The server replies
+/// to longer results with `Message too large` and never acknowledges them.
 pub const MAX_TEXT_CHARS: usize = 65_536;
 /// `error_message` values longer than this many characters are cut, so that a result
 /// stays far below [`MAX_TEXT_CHARS`].
 pub const MAX_ERROR_MESSAGE_CHARS: usize = 8_192;
 
-/// Why an inbound text message could not be decoded.
+/// Error decoding an inbound text message.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum MessageError {
     #[error("message is not valid JSON: {reason}")]
@@ -297,7 +297,7 @@ impl<'a> Fields<'a> {
     }
 }
 
-/// Why a worker id cannot be sent in `register`.
+/// Error for a worker id that does not match the server's pattern.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[error(
     "invalid worker id {worker_id:?}: expected 1 to 64 characters from A-Z, a-z, 0-9, '_' and '-', starting with a letter or digit"
@@ -389,7 +389,7 @@ pub struct EncodedResult {
     pub frames: Vec<Vec<u8>>,
 }
 
-/// Why a result could not be encoded.
+/// Error encoding a result.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum EncodeError {
     #[error("result tensor {name:?}: {source}")]

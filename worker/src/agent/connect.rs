@@ -17,7 +17,7 @@ pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 /// Limit on the TCP connect, TLS and WebSocket handshakes of one attempt.
 pub const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Why one connection attempt failed; the agent retries after a backoff.
+/// Failure of one connection attempt; the agent retries after a backoff.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
     #[error("TLS configuration: {0}")]

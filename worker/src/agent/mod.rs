@@ -2,10 +2,12 @@
 //! candidate tasks it is assigned.
 //!
 //! [`run`] keeps one connection at a time. A connection that fails or drops is retried
-//! after an exponential backoff with jitter, reset once a registration succeeds. A task
-//! whose connection dropped before its result was sent is abandoned: the server requeues
-//! it on disconnect and would reject a late result from the new connection, so the
-//! result of a training still running is discarded and the task counts as failed.
+//! after an exponential backoff with jitter, reset once a registration succeeds.
+//!
+//! A task whose connection dropped before its result was sent is abandoned. The server
+//! requeues it on disconnect and would reject a late result from the new connection.
+//! So the result of a training still running is discarded, and the task counts as
+//! failed in the heartbeat counters.
 
 pub mod backoff;
 mod capabilities;
@@ -31,7 +33,8 @@ use session::{SessionContext, SessionEnd};
 use settings::AgentSettings;
 use stats::TaskStats;
 
-/// Why the agent cannot run at all. Connection problems never end it: it retries.
+/// Error that stops the agent before its first connection. Connection problems never
+/// end the agent, because it retries them.
 #[derive(Debug, Error)]
 pub enum AgentError {
     #[error("invalid server URL {url:?}: {reason}")]

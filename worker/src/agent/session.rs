@@ -52,7 +52,7 @@ pub struct SessionContext {
     pub stats: Arc<Mutex<TaskStats>>,
 }
 
-/// How a session ended.
+/// End of a session.
 #[derive(Debug)]
 pub enum SessionEnd {
     /// Shutdown was requested; the task in flight was delivered and the socket closed.
@@ -65,8 +65,8 @@ pub enum SessionEnd {
     },
 }
 
-/// Returns how long the server may stay silent. It answers every heartbeat, so silence
-/// for three heartbeat intervals means the connection is stalled.
+/// Returns how long the server may stay silent. It replies to every heartbeat, so
+/// silence for three heartbeat intervals means the connection is stalled.
 pub fn reply_timeout(settings: &AgentSettings) -> Duration {
     (settings.heartbeat_interval * 3).max(MIN_REPLY_TIMEOUT)
 }
@@ -193,7 +193,7 @@ fn normal_close() -> Message {
     }))
 }
 
-/// What the writer task sends.
+/// Item for the writer task.
 enum Outgoing {
     Heartbeat(String),
     Result {
@@ -617,7 +617,7 @@ impl<'a> Registered<'a> {
             .await
             .is_err()
         {
-            tracing::warn!("the server did not answer the close frame");
+            tracing::warn!("no close reply from the server");
         }
         tracing::info!("Connection closed");
         SessionEnd::Shutdown
