@@ -12,7 +12,7 @@
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -120,20 +120,12 @@ impl CascorPeer {
         self.dir.path()
     }
 
-    /// Returns the server's output and every log file it wrote, concatenated.
+    /// Returns what the server wrote to standard output and standard error. The server
+    /// also writes the same lines to log files in [`CascorPeer::dir`].
     pub fn log(&self) -> String {
-        let mut text = String::new();
-        let mut files: Vec<PathBuf> = walk(self.dir.path())
-            .into_iter()
-            .filter(|path| path.extension().is_some_and(|ext| ext == "log"))
-            .collect();
-        files.sort();
-        for path in files {
-            if let Ok(contents) = std::fs::read(&path) {
-                text.push_str(&String::from_utf8_lossy(&contents));
-            }
-        }
-        text
+        std::fs::read(self.dir.path().join("server.log"))
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+            .unwrap_or_default()
     }
 
     /// `GET path` with the API key; returns the JSON body of a 2xx response.
@@ -255,22 +247,6 @@ fn dechunk(mut body: &[u8]) -> Vec<u8> {
         body = &body[(start + size + 2).min(body.len())..];
     }
     out
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return found;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            found.extend(walk(&path));
-        } else {
-            found.push(path);
-        }
-    }
-    found
 }
 
 fn tail(text: &str, chars: usize) -> &str {

@@ -14,10 +14,10 @@
 //!   paths, and `emptyDir` volumes as empty folders.
 //!
 //! Two substitutions stand in for what a container has and a host process does not:
-//! * Mount root: a volume mounted at `/var/run/x` lives in `<mount root>/var/run/x`, and
-//!   every occurrence of a mount path in the arguments and environment values (at the start
-//!   of a value or after a separator such as `=`, followed by `/` or the end) is rewritten
-//!   to that folder.
+//! * Mount root: a volume mounted at `/var/run/x` lives in `<mount root>/var/run/x`.
+//!   Every occurrence of a mount path in the arguments and environment values is rewritten
+//!   to that folder. An occurrence starts the value or follows a separator such as `=`, and
+//!   ends at `/` or the end of the value.
 //! * Image binaries: `command[0]` (a name on the image's PATH or an absolute path in the
 //!   image) maps to a host binary through [`HostMapping::binaries`].
 //!
@@ -126,7 +126,7 @@ pub struct ProjectedFile {
     pub mode: u32,
 }
 
-/// The host process that stands in for one container.
+/// The host process that replaces one container.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResolvedContainer {
     pub program: PathBuf,
@@ -694,9 +694,10 @@ fn remap_paths(value: &str, remaps: &[(String, String)]) -> String {
     output
 }
 
-/// Generates a pod name the way a Deployment's ReplicaSet does:
-/// `<deployment>-<pod-template-hash>-<5 random characters>`. The template hash is FNV-1a
-/// (32 bit) of the template's JSON, written in the name alphabet.
+/// Generates a pod name in the form a Deployment's ReplicaSet gives its pods:
+/// `<deployment>-<pod-template-hash>-<5 random characters>`. The hash here is FNV-1a
+/// (32 bit) of the template's JSON in the name alphabet, so it matches the form of
+/// Kubernetes' hash but not its value.
 pub fn generate_pod_name(deployment: &str, template: &PodTemplateSpec) -> String {
     let json = serde_json::to_vec(template).unwrap_or_default();
     let hash = json.iter().fold(0x811c_9dc5_u32, |hash, byte| {

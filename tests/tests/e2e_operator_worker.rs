@@ -3,7 +3,7 @@
 //! binary then runs as that Deployment's pod would, against the real juniper-cascor 0.12.0
 //! server training two spirals.
 //!
-//! What stands in for the cluster, and the only substitutions made:
+//! What replaces the cluster, and the only substitutions made:
 //! * The applied copy of `deploy/examples/cpu-pool.yaml` differs from the file in two
 //!   fields: `spec.server.url` points at the real server on 127.0.0.1 instead of the
 //!   cluster DNS name, and `spec.worker.healthPort` is a free port instead of the default
@@ -155,21 +155,21 @@ fn patched_example(server_url: &str, health_port: u16) -> String {
 
 /// A process this test started, with its output in a log file. Stopped by its id.
 struct Process {
-    what: &'static str,
+    role: &'static str,
     child: Child,
     log: PathBuf,
 }
 
 impl Process {
-    fn spawn(what: &'static str, command: &mut Command, log: PathBuf) -> Self {
+    fn spawn(role: &'static str, command: &mut Command, log: PathBuf) -> Self {
         let file = File::create(&log).expect("create the process log");
         let child = command
             .stdin(Stdio::null())
             .stdout(file.try_clone().expect("clone the log handle"))
             .stderr(file)
             .spawn()
-            .unwrap_or_else(|error| panic!("starting the {what} failed: {error}"));
-        Self { what, child, log }
+            .unwrap_or_else(|error| panic!("starting the {role} failed: {error}"));
+        Self { role, child, log }
     }
 
     fn output(&self) -> String {
@@ -180,7 +180,7 @@ impl Process {
         if let Ok(Some(status)) = self.child.try_wait() {
             panic!(
                 "the {} exited early with {status}:\n{}",
-                self.what,
+                self.role,
                 tail(&self.output(), 4000)
             );
         }
@@ -192,10 +192,10 @@ impl Process {
         // SAFETY: kill(2) only sends a signal, to a child process this test started and
         // has not reaped yet, so the id cannot have been reused.
         let sent = unsafe { libc::kill(pid, libc::SIGTERM) };
-        assert_eq!(sent, 0, "sending SIGTERM to the {} failed", self.what);
+        assert_eq!(sent, 0, "sending SIGTERM to the {} failed", self.role);
         let log = self.log.clone();
         wait_for(
-            &format!("the {} to exit after SIGTERM", self.what),
+            &format!("the {} to exit after SIGTERM", self.role),
             || tail(&read_log(&log), 3000),
             || self.child.try_wait().ok().flatten(),
         )
@@ -281,6 +281,9 @@ fn example_pool_worker_trains_with_real_server() {
     );
 
     // Step 2: the CRD, the token Secret and the example pool, through kubectl.
+    // NOTE: kubectl validates against the server's OpenAPI documents by default, and the
+    // stand-in serves none (kubectl fails with "failed to download openapi"), so every
+    // apply turns that validation off. The stand-in validates no schema either.
     let crd = workspace_root().join("crds/cascorworkerpools.cascor.juniper.dev.yaml");
     kubectl(
         &kubeconfig,
@@ -292,7 +295,9 @@ fn example_pool_worker_trains_with_real_server() {
             &crd.display().to_string(),
         ],
     );
-    let created = kubectl(
+    // NOTE: `kubectl create` sends built-in kinds as protobuf, which the stand-in cannot
+    // parse, so kubectl writes the Secret's manifest and `kubectl apply` sends it as JSON.
+    let secret_manifest = kubectl(
         &kubeconfig,
         &[
             "create",
@@ -300,17 +305,30 @@ fn example_pool_worker_trains_with_real_server() {
             "generic",
             TOKEN_SECRET,
             &format!("--from-literal=token={TOKEN}"),
+            "--dry-run=client",
+            "--output=yaml",
         ],
     );
-    assert!(created.contains(TOKEN_SECRET), "{created}");
+    let secret_file = workdir.path().join("token-secret.yaml");
+    std::fs::write(&secret_file, secret_manifest).expect("writing the Secret manifest succeeds");
+    let created = kubectl(
+        &kubeconfig,
+        &[
+            "apply",
+            "--validate=false",
+            "-f",
+            &secret_file.display().to_string(),
+        ],
+    );
+    assert!(
+        created.contains(&format!("secret/{TOKEN_SECRET}")),
+        "{created}"
+    );
 
     let health_port = free_port();
     let pool_file = workdir.path().join("cpu-pool.yaml");
     std::fs::write(&pool_file, patched_example(&peer.worker_url(), health_port))
         .expect("writing the patched pool succeeds");
-    // NOTE: kubectl validates against the server's OpenAPI documents by default, and the
-    // stand-in serves none (kubectl fails with "failed to download openapi"), so the
-    // pool and CRD applies turn it off. The stand-in validates no schema either.
     let applied = kubectl(
         &kubeconfig,
         &[

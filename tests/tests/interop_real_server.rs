@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cascor_system_tests::peer::{CascorPeer, free_port};
-use serde_json::{Value, json};
+use serde_json::json;
 
 const TOKEN: &str = "interop-test-token";
 /// Upper bound on one phase of the test; it only keeps a broken run from hanging.
@@ -140,7 +140,7 @@ fn two_rust_workers_train_two_spirals() {
         )
     };
 
-    let registered = wait_for("both workers to register", &context, || {
+    let registered = wait_for("both workers to register", context, || {
         let listing = peer.get("/v1/workers");
         let workers = listing["data"]["workers"].as_array()?.clone();
         (workers.len() == 2).then_some(workers)
@@ -164,7 +164,7 @@ fn two_rust_workers_train_two_spirals() {
                        "candidate_epochs": 100},
         }),
     );
-    let final_status = wait_for("the training to end", &context, || {
+    let final_status = wait_for("the training to end", context, || {
         let status = peer.get("/v1/training/status");
         let state = status["data"]["state_machine"]["status"]
             .as_str()?
@@ -190,12 +190,14 @@ fn two_rust_workers_train_two_spirals() {
             "no registration of {server_id} in the server log\n{}",
             context()
         );
+    }
+    // The server hands the next queued task to the worker that just delivered a result,
+    // so one worker may serve a whole short run; every accepted result must be ours.
+    assert!(!accepted.is_empty(), "no accepted result\n{}", context());
+    for line in &accepted {
         assert!(
-            accepted
-                .iter()
-                .any(|line| line.contains(server_id.as_str())),
-            "no accepted result from {server_id}\n{}",
-            context()
+            server_ids.iter().any(|id| line.contains(id.as_str())),
+            "result accepted from a worker that is not ours: {line}"
         );
     }
     assert!(rejected.is_empty(), "rejected results: {rejected:#?}");
@@ -204,16 +206,23 @@ fn two_rust_workers_train_two_spirals() {
     let stats = &stats["data"];
     assert_eq!(stats["total"], 2, "{stats}");
     assert!(
-        stats["total_tasks_completed"].as_u64().unwrap_or(0) >= 2,
+        stats["total_tasks_completed"].as_u64().unwrap_or(0) >= 1,
         "{stats}"
     );
     assert_eq!(stats["total_tasks_failed"], 0, "{stats}");
-    let listing = peer.get("/v1/workers");
+    // The server counts accepted results and then takes the counters from the workers'
+    // heartbeats, which catch up within one heartbeat interval.
+    let listing = wait_for("the heartbeat counters to match", context, || {
+        let listing = peer.get("/v1/workers");
+        let completed: u64 = listing["data"]["workers"]
+            .as_array()?
+            .iter()
+            .map(|worker| worker["tasks_completed"].as_u64().unwrap_or(0))
+            .sum();
+        (completed as usize == accepted.len()).then_some(listing)
+    });
     for worker in listing["data"]["workers"].as_array().expect("workers") {
-        assert!(
-            worker["tasks_completed"].as_u64().unwrap_or(0) >= 1,
-            "{worker}"
-        );
+        assert_eq!(worker["tasks_failed"], 0, "{worker}");
         assert!(worker["rss_mb"].as_f64().unwrap_or(0.0) > 0.0, "{worker}");
     }
 }
