@@ -540,7 +540,7 @@ impl<'a> Registered<'a> {
             return;
         };
         self.running = Some((task.assign.task_id.clone(), task.received_at));
-        if self.queue.len() > 0 {
+        if !self.queue.is_empty() {
             tracing::info!(
                 queued = self.queue.len(),
                 "tasks waiting behind task {}",

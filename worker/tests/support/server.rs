@@ -4,6 +4,8 @@
 //!
 //! Included by each agent test file with `#[path = "support/server.rs"] mod server;`.
 #![allow(dead_code)]
+// The upgrade callbacks must return tungstenite's large `ErrorResponse` by value.
+#![allow(clippy::result_large_err)]
 
 use std::io;
 use std::path::PathBuf;
@@ -143,8 +145,7 @@ impl StandIn {
             };
             let outcome = tokio_tungstenite::accept_hdr_async(transport, callback).await;
             assert!(outcome.is_err(), "the upgrade was not rejected");
-            let headers = headers.lock().unwrap().clone();
-            headers
+            headers.lock().unwrap().clone()
         })
         .await
         .expect("no connection attempt from the agent in time")
