@@ -353,7 +353,7 @@ fn example_pool_worker_trains_with_real_server() {
         )
     };
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), NAMESPACE);
-    let deployment = wait_for("the operator to create the Deployment", &context, || {
+    let deployment = wait_for("the operator to create the Deployment", context, || {
         runtime.block_on(deployments.get_opt(POOL)).ok().flatten()
     });
     let template = deployment.spec.template.clone();
@@ -365,7 +365,7 @@ fn example_pool_worker_trains_with_real_server() {
     let secrets: BTreeMap<String, Secret> = secret_names
         .iter()
         .map(|name| {
-            let secret = wait_for(&format!("Secret {name}"), &context, || {
+            let secret = wait_for(&format!("Secret {name}"), context, || {
                 runtime.block_on(secrets_api.get_opt(name)).ok().flatten()
             });
             (name.clone(), secret)
@@ -462,7 +462,7 @@ fn example_pool_worker_trains_with_real_server() {
     };
 
     // Step 4: registration with the pod's identity, then a two-spiral run.
-    let registered = wait_for("the worker to register", &context, || {
+    let registered = wait_for("the worker to register", context, || {
         let listing = peer.get("/v1/workers");
         let workers = listing["data"]["workers"].as_array()?.clone();
         (!workers.is_empty()).then_some(workers)
@@ -480,7 +480,7 @@ fn example_pool_worker_trains_with_real_server() {
         .as_str()
         .expect("the server assigns a worker_id")
         .to_owned();
-    wait_for("the readiness probe to pass", &context, || {
+    wait_for("the readiness probe to pass", context, || {
         (http_status(readiness.port, &readiness.path) == Some(200)).then_some(())
     });
 
@@ -493,7 +493,7 @@ fn example_pool_worker_trains_with_real_server() {
                        "candidate_epochs": 100},
         }),
     );
-    let final_state = wait_for("the training to end", &context, || {
+    let final_state = wait_for("the training to end", context, || {
         worker.assert_running();
         let status = peer.get("/v1/training/status");
         let state = status["data"]["state_machine"]["status"]
