@@ -203,6 +203,13 @@ async fn task_timeout_sends_failure_result() {
     assert_failure_shape(&result, "slow-task");
     assert!(frames.is_empty());
     assert_eq!(result["error_message"], "Task timed out after 0.001s");
+    // The task is counted once the writer has sent its result.
+    while agent
+        .observer
+        .snapshot(|recorded| recorded.finished.is_empty())
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let finished = agent
         .observer
         .snapshot(|recorded| recorded.finished.clone());

@@ -295,6 +295,8 @@ async fn rejected_upgrade_is_retried() {
     assert!(headers.get("origin").is_none());
     let mut connection = standin.accept().await;
     connection.register("worker-333333333333").await;
+    // The first heartbeat follows the processing of registration_ack.
+    assert_eq!(connection.recv_json().await["type"], "heartbeat");
 
     let recorded = agent
         .observer
@@ -320,6 +322,8 @@ async fn registration_error_is_retried() {
         .await;
     let mut connection = standin.accept().await;
     connection.register("worker-444444444444").await;
+    // The first heartbeat follows the processing of registration_ack.
+    assert_eq!(connection.recv_json().await["type"], "heartbeat");
 
     assert_eq!(
         agent
