@@ -71,6 +71,7 @@ LOG_ACCEPTED = re.compile(r"Accepted result for task (\S+) from worker (\S+) \(c
 LOG_REJECTED = re.compile(r"(\u2014 rejected|rejected \u2014|Result validation failed|Tensor validation failed)")
 LOG_BEST = re.compile(r"grow_network: Best Candidate: ([-\d.eE+]+)")
 LOG_ADDED = re.compile(r"add_unit: Added hidden unit with correlation: ([-\d.eE+]+)")
+LOG_NO_CANDIDATE = re.compile(r"No candidate met adaptive correlation threshold.*Best Correlation Achieved: ([-\d.eE+]+)")
 
 
 class DemoError(Exception):
@@ -125,6 +126,7 @@ class Progress:
     accepted: list[dict[str, Any]] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)
     hidden_unit_correlations: list[float] = field(default_factory=list)
+    zero_best_after_remote_round: bool = False
     registrations: dict[str, str] = field(default_factory=dict)
 
 
@@ -449,6 +451,13 @@ class Demo:
             elif match := LOG_BEST.search(line):
                 if announce:
                     self.say(f"  best candidate of the round: correlation {float(match.group(1)):.4f}")
+            elif match := LOG_NO_CANDIDATE.search(line):
+                # juniper-cascor 0.12.0 counts a remote candidate that wins its round as 0.0,
+                # so the run stops with below_threshold although the workers' results were good.
+                if float(match.group(1)) == 0.0 and self.progress.accepted:
+                    self.progress.zero_best_after_remote_round = True
+                    if announce:
+                        self.say("  server: no candidate above the threshold (best correlation reported as 0.0)")
             elif match := LOG_ADDED.search(line):
                 self.progress.hidden_unit_correlations.append(float(match.group(1)))
                 if announce:
@@ -556,6 +565,7 @@ class Demo:
             "workers": workers,
             "started_pids": [child.pid for child in self.children()],
             "leftover_pids": self.leftover,
+            "server_zeroed_remote_best": self.progress.zero_best_after_remote_round,
             "scratch": str(self.scratch),
         }
 
@@ -577,6 +587,12 @@ def print_summary(summary: dict[str, Any]) -> None:
     for worker in summary["workers"]:
         lines.append(f"  {worker['name']}: {worker['server_id']}, {worker['accepted']} accepted, server counts completed={worker['tasks_completed']} failed={worker['tasks_failed']}, peak RSS {worker['peak_rss_mib']} MiB")
     lines.append(f"  leftover processes:    {summary['leftover_pids'] or 'none'}")
+    if summary["server_zeroed_remote_best"]:
+        lines.append(
+            "  NOTE: juniper-cascor 0.12.0 reports a round's best correlation as 0.0 when a remote\n"
+            "  candidate wins the round, and then stops growing with below_threshold. The run ends\n"
+            "  early because of the server, not because of the workers' results."
+        )
     print("\n".join(lines), flush=True)
 
 
