@@ -15,7 +15,7 @@ use crate::children::{self, Child, ClusterCapabilities, FIELD_MANAGER, HASH_ANNO
 use crate::error::{Error, kube_error};
 use crate::metrics::Metrics;
 
-/// What applying one child did.
+/// Result of applying one child.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ApplyOutcome {
     Created,

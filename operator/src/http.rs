@@ -19,7 +19,7 @@ pub struct OperatorState {
     pub metrics: Metrics,
     /// Why the operator is not ready; `None` when it is.
     not_ready_reason: RwLock<Option<String>>,
-    /// A note shown on `/readyz` while ready, e.g. that this replica stands by.
+    /// A note shown on `/readyz` while ready, e.g. that this replica is a standby waiting for the Lease.
     ready_note: RwLock<String>,
 }
 

@@ -50,7 +50,7 @@ pub struct KeyedCertificate {
     pub not_after: i64,
 }
 
-/// What the pool's CA Secret and client TLS Secret hold now.
+/// Current contents of the pool's CA Secret and client TLS Secret.
 #[derive(Debug, Clone, Default)]
 pub struct ExistingMaterial {
     pub ca_cert_pem: Option<String>,
@@ -62,7 +62,7 @@ pub struct ExistingMaterial {
     pub client_ca_cert_pem: Option<String>,
 }
 
-/// What the pool's Secrets must hold, and what changed to get there.
+/// Desired contents of the pool's Secrets, and the changes that lead there.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SelfSignedMaterial {
     pub ca: KeyedCertificate,

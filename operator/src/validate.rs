@@ -58,7 +58,7 @@ pub const RESERVED_ENV_NAMES: &[&str] = &[
 pub struct FieldError {
     /// Path of the field, e.g. `spec.server.url`.
     pub field: String,
-    /// What is wrong, with the offending value.
+    /// Description of the problem, with the invalid value.
     pub message: String,
 }
 

@@ -211,7 +211,7 @@ async fn second_task_is_queued_and_served_in_order() {
     let second = synthetic_task("task-second", 50, 20);
     connection.send_task(&first).await;
     connection.send_task(&second).await;
-    // A ping sent while the first task trains is answered by the reader.
+    // A ping sent while the first task trains gets its pong from the reader task.
     connection
         .send_raw(Message::Ping(b"keep-alive".to_vec().into()))
         .await;
@@ -340,7 +340,7 @@ async fn stalled_server_is_abandoned() {
     // With 0.5 s heartbeats the agent gives a silent server the 5 s minimum.
     let agent = RunningAgent::start(settings(&standin.url()));
 
-    // Accepts the upgrade and then never says a word.
+    // Accepts the upgrade and then sends nothing.
     let _silent = standin.accept().await;
     let mut connection = standin.accept().await;
     connection.register("worker-555555555555").await;

@@ -20,7 +20,7 @@ pub enum ConnectionState {
     Stopped,
 }
 
-/// How a task ended, as counted by metrics.
+/// Outcome of a task, as counted by metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TaskOutcome {
     /// Training ran and the result has `success: true`.
@@ -58,12 +58,12 @@ pub trait AgentObserver: Send + Sync + 'static {
     fn connection_state(&self, _state: ConnectionState) {}
     /// Registration accepted; `worker_id` is the server-assigned id.
     fn registered(&self, _worker_id: &str) {}
-    /// A reconnect attempt follows after `delay`.
+    /// Reports that a reconnect attempt follows after `delay`.
     fn reconnect_scheduled(&self, _delay: Duration) {}
     fn heartbeat_sent(&self) {}
-    /// One WebSocket message (text or binary) of `bytes` bytes crossed the socket.
+    /// Reports one WebSocket message (text or binary) of `bytes` bytes on the socket.
     fn message(&self, _direction: Direction, _bytes: usize) {}
-    /// An inbound message or frame was rejected; `reason` is a short, fixed label such
+    /// Reports a rejected inbound message or frame. `reason` is a short, fixed label such
     /// as `"bad_frame"`, `"invalid_manifest"` or `"invalid_json"`.
     fn message_rejected(&self, _reason: &'static str) {}
     fn task_started(&self, _task_id: &str) {}
