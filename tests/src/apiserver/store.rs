@@ -516,6 +516,7 @@ impl Store {
             },
         );
         self.emit(state, &key, "ADDED", body.clone(), None);
+        self.collect_garbage(state);
         Ok(body)
     }
 
@@ -585,6 +586,7 @@ impl Store {
             stored.object = next.clone();
         }
         self.emit(state, key, "MODIFIED", next.clone(), Some(current));
+        self.collect_garbage(state);
         next
     }
 
@@ -867,8 +869,7 @@ impl Store {
         object
     }
 
-    /// Unregisters deleted CRDs and collects garbage: deletes every object whose owners are
-    /// all gone, as the Kubernetes garbage collector does with background propagation.
+    /// Unregisters a deleted CRD with its instances, then collects garbage.
     fn after_delete(&self, state: &mut State, key: &ObjectKey, object: &Value) {
         if key.group == "apiextensions.k8s.io" {
             let group = object["spec"]["group"]
@@ -890,7 +891,13 @@ impl Store {
                 self.remove_locked(state, &instance_key, instance);
             }
         }
+        self.collect_garbage(state);
+    }
 
+    /// Deletes every object whose owners are all gone, as the Kubernetes garbage collector
+    /// does with background propagation. It also catches an object written with an owner
+    /// that was deleted a moment before, which a reconcile racing the deletion can leave.
+    fn collect_garbage(&self, state: &mut State) {
         loop {
             let live_uids: BTreeSet<String> = state
                 .objects
