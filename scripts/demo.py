@@ -61,7 +61,9 @@ POLL_INTERVAL_S = 0.5
 # Seconds without any progress line after which the demo prints that the server is busy.
 QUIET_PROGRESS_S = 15.0
 
-TERMINAL_STATES = ("COMPLETED", "STOPPED", "FAILED")
+# States that end a run. STOPPED ends one only after the run was seen in progress: the
+# start request returns before the server's training thread leaves the old STOPPED state.
+TERMINAL_STATES = ("COMPLETED", "FAILED")
 
 # Server log lines (juniper-cascor 0.12.0, api/workers/coordinator.py and worker_stream.py).
 LOG_TIME = re.compile(r"\((\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3})\)")
@@ -484,19 +486,22 @@ class Demo:
 
     def follow_training(self, log: LogFollower) -> None:
         deadline = self.started + self.settings.timeout
+        seen_in_progress = False
         while True:
             self.check_children_alive()
             self.read_log(log)
             status = self.server.status()
             self.show_status(status)
             self.record_worker_stats()
-            if status["state_machine"]["status"] in TERMINAL_STATES:
+            state = status["state_machine"]["status"]
+            if state in TERMINAL_STATES or (state == "STOPPED" and seen_in_progress):
                 self.final_status = status
                 self.read_log(log)
                 return
             if time.monotonic() > deadline:
                 self.final_status = status
                 raise DemoError(f"training did not finish within {self.settings.timeout:.0f} s (DEMO_TIMEOUT)")
+            seen_in_progress = seen_in_progress or state != "STOPPED"
             time.sleep(POLL_INTERVAL_S)
 
     def record_worker_stats(self) -> None:

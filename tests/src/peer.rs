@@ -178,6 +178,32 @@ impl CascorPeer {
     }
 }
 
+/// Follows one training run through `GET /v1/training/status` and reports when it ends.
+///
+/// `POST /v1/training/start` returns before the server's training thread moves the state
+/// machine from `STOPPED` to `STARTED`, so right after the start a `STOPPED` state is the
+/// old one. It counts as the end only after the run was seen in progress; `COMPLETED` and
+/// `FAILED` always do.
+#[derive(Debug, Default)]
+pub struct RunWatch {
+    seen_in_progress: bool,
+}
+
+impl RunWatch {
+    /// Records one status name, as in `data.state_machine.status`, and returns whether
+    /// the run has ended.
+    pub fn ended(&mut self, status: &str) -> bool {
+        match status {
+            "COMPLETED" | "FAILED" => true,
+            "STOPPED" => self.seen_in_progress,
+            _ => {
+                self.seen_in_progress = true;
+                false
+            }
+        }
+    }
+}
+
 impl Drop for CascorPeer {
     fn drop(&mut self) {
         let group = self.child.id() as libc::pid_t;

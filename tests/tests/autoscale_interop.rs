@@ -38,8 +38,20 @@ async fn client_reads_the_real_server() {
             "params": {"candidate_pool_size": 7, "max_hidden_units": 3},
         }),
     );
-    let running = client.snapshot().await.expect("snapshot during the run");
-    assert_eq!(running.run, RunState::Active, "the run is started");
+    // The start returns before the server's training thread leaves STOPPED.
+    let deadline = tokio::time::Instant::now() + WAIT_LIMIT;
+    let running = loop {
+        let snapshot = client.snapshot().await.expect("snapshot during the run");
+        if snapshot.run == RunState::Active {
+            break snapshot;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the run did not start within {WAIT_LIMIT:?}; last state {:?}",
+            snapshot.run
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     assert_eq!(running.candidate_pool_size, Some(7));
 
     peer.post("/v1/training/stop", &json!({}));

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use cascor_system_tests::peer::{CascorPeer, free_port};
+use cascor_system_tests::peer::{CascorPeer, RunWatch, free_port};
 use serde_json::json;
 
 const TOKEN: &str = "interop-test-token";
@@ -164,14 +164,13 @@ fn two_rust_workers_train_two_spirals() {
                        "candidate_epochs": 100},
         }),
     );
+    let mut run = RunWatch::default();
     let final_status = wait_for("the training to end", context, || {
         let status = peer.get("/v1/training/status");
         let state = status["data"]["state_machine"]["status"]
             .as_str()?
             .to_owned();
-        ["COMPLETED", "STOPPED", "FAILED"]
-            .contains(&state.as_str())
-            .then_some(state)
+        run.ended(&state).then_some(state)
     });
     assert_ne!(final_status, "FAILED", "{}", context());
 
