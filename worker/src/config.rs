@@ -441,6 +441,7 @@ pub fn resolve(
         build_date: env_plain(env, "BUILD_DATE"),
     };
     let identity = WorkerIdentity {
+        client_id: uuid::Uuid::new_v4().to_string(),
         hostname: hostname(env, read_file),
         pod_name: env
             .get("POD_NAME")

@@ -143,14 +143,13 @@ async fn run(config: WorkerConfig) -> Result<(), StartError> {
     tracing::info!(device = %device, "trainer ready on {device}");
 
     let metrics = Arc::new(WorkerMetrics::new(&BuildInfo::current(device))?);
-    // NOTE: the agent creates its client id internally and passes only the server-assigned
-    // id to observers, so `/v1/health` reports the server-assigned id where the Python
-    // worker reports its own client id.
-    let health = Arc::new(HealthState::new(ProbeSettings::new(
+    let mut probes = ProbeSettings::new(
         config.agent.heartbeat_interval,
         config.agent.idle_heartbeat_interval,
         config.provenance.clone(),
-    )));
+    );
+    probes.client_id = Some(config.agent.identity.client_id.clone());
+    let health = Arc::new(HealthState::new(probes));
     let health_shutdown = CancellationToken::new();
     let health_server = tokio::spawn(health::serve(
         listener,

@@ -73,7 +73,10 @@ async fn probes_follow_connection_lifecycle() {
     );
     let (_, _, body) = get(&worker, "/v1/health").await;
     let health: Value = serde_json::from_str(&body).expect("JSON body");
-    assert!(health["worker_id"].is_string(), "{body}");
+    assert_eq!(
+        health["worker_id"], register["worker_id"],
+        "the worker's own client id, not the server-assigned one: {body}"
+    );
     let (status, _, body) = get(&worker, "/v1/health/live").await;
     assert_eq!(status, 200, "{body}");
     let live: Value = serde_json::from_str(&body).expect("JSON body");

@@ -62,7 +62,7 @@ pub async fn run(
         crate::tls::validate_tls_files(&settings.tls)?;
     }
 
-    let client_id = uuid::Uuid::new_v4().to_string();
+    let client_id = settings.identity.client_id.clone();
     let context = SessionContext {
         capabilities: capabilities(&trainer, &settings.identity),
         settings: Arc::new(settings),

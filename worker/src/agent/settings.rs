@@ -38,9 +38,14 @@ pub struct TlsSettings {
     pub key_file: Option<PathBuf>,
 }
 
-/// Identity fields sent in the `register` capabilities.
-#[derive(Debug, Clone, Default)]
+/// Identity of the worker: its client id and the fields sent in the `register`
+/// capabilities.
+#[derive(Debug, Clone)]
 pub struct WorkerIdentity {
+    /// The worker's own id, sent as `worker_id` in `register` and every heartbeat and
+    /// reported on `/v1/health`. A UUID4 fixed for the life of the process; the server
+    /// assigns a separate id of its own.
+    pub client_id: String,
     pub hostname: String,
     /// From the Kubernetes downward API (`POD_NAME`), when set.
     pub pod_name: Option<String>,

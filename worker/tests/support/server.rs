@@ -415,6 +415,7 @@ pub fn settings(url: &str) -> AgentSettings {
         reconnect_backoff_max: Duration::from_millis(400),
         tls: TlsSettings::default(),
         identity: WorkerIdentity {
+            client_id: uuid::Uuid::new_v4().to_string(),
             hostname: "test-host".to_owned(),
             pod_name: Some("worker-0".to_owned()),
             pod_namespace: Some("training".to_owned()),
