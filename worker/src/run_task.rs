@@ -156,6 +156,7 @@ pub fn execute(args: &RunTaskArgs) -> Result<RunTaskReport, RunTaskError> {
     let options = RunOptions {
         early_stopping: !args.no_early_stopping,
         cpu_backend: args.cpu_backend,
+        deadline: None,
     };
     let response = trainer.run_with(&request, &options);
     if let Some(Value::String(message)) = response.result.get("error_message") {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use cascor_protocol::{EncodedResult, PairingError, ResultTensor, TaskAssign, encode_task_result};
-use cascor_trainer::{HostTensor, TaskRequest, TaskResponse, Trainer, failure_result};
+use cascor_trainer::{HostTensor, RunOptions, TaskRequest, TaskResponse, Trainer, failure_result};
 use serde_json::{Map, Value};
 
 use crate::agent::observer::TaskOutcome;
@@ -146,10 +146,16 @@ pub async fn execute(trainer: Arc<Trainer>, task: PendingTask, timeout: Duration
     let task_id = task.assign.task_id.clone();
     let assign = task.assign.clone();
 
+    // The trainer stops at the first epoch after the timeout, so a task whose failure
+    // result is already sent does not keep the CPU from the next one.
+    let options = RunOptions {
+        deadline: Instant::now().checked_add(timeout),
+        ..RunOptions::default()
+    };
     let training = tokio::task::spawn_blocking(move || {
         let request = build_request(&task)?;
         drop(task);
-        Ok::<_, Rejection>(trainer.run(&request))
+        Ok::<_, Rejection>(trainer.run_with(&request, &options))
     });
 
     let response = match tokio::time::timeout(timeout, training).await {

@@ -46,6 +46,7 @@ pub fn run_case(
     let options = RunOptions {
         early_stopping: case.early_stopping,
         cpu_backend: backend,
+        deadline: None,
     };
 
     if warmed_up.insert(case.size.clone()) {

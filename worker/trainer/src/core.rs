@@ -1,7 +1,10 @@
 //! Training definitions shared by the native and the libtorch paths: the validated
 //! problem, the correlation rules, best-column selection and early stopping.
 
+use std::time::Instant;
+
 use crate::activation::Activation;
+use crate::error::TrainerError;
 
 /// Denominator epsilon: D = ‖oc‖·‖ec‖ + 1e-8, in float32.
 pub const DENOMINATOR_EPSILON: f32 = 1e-8;
@@ -33,6 +36,22 @@ pub struct Settings {
     pub learning_rate: f32,
     pub activation: Activation,
     pub early_stopping: bool,
+    /// Training fails with [`TrainerError::DeadlineExceeded`] at the first epoch that
+    /// would start after this instant, so that a task the caller gave up on stops using
+    /// the CPU. `None` trains without a limit.
+    pub deadline: Option<Instant>,
+}
+
+impl Settings {
+    /// Fails once the deadline has passed; `epochs_completed` goes into the error.
+    pub fn check_deadline(&self, epochs_completed: u64) -> Result<(), TrainerError> {
+        match self.deadline {
+            Some(deadline) if Instant::now() >= deadline => {
+                Err(TrainerError::DeadlineExceeded { epochs_completed })
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Correlation of one residual-error column with the candidate output.

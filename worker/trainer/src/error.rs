@@ -20,6 +20,10 @@ pub enum TrainerError {
     #[error("{0}")]
     Training(String),
 
+    /// The run reached its deadline before training finished.
+    #[error("training stopped at its deadline after {epochs_completed} epoch(s)")]
+    DeadlineExceeded { epochs_completed: u64 },
+
     /// A libtorch operation failed.
     #[error("libtorch operation failed: {0}")]
     Torch(#[from] tch::TchError),

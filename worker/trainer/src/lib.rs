@@ -71,7 +71,7 @@ pub mod engine {
         weights: &[f32],
         bias: f32,
         threads: usize,
-    ) -> Outcome {
+    ) -> Result<Outcome, crate::TrainerError> {
         crate::native::train(problem, settings, weights, bias, threads)
     }
 

@@ -17,6 +17,7 @@ use crate::core::{
     ColumnCorrelation, EarlyStopping, Evaluation, Outcome, Problem, Settings, best_column,
     column_correlation, correlation_denominator,
 };
+use crate::error::TrainerError;
 
 /// Below this many elements (samples × max(inputs, outputs)) one thread is faster than
 /// a team, because a phase's synchronisation costs a few microseconds.
@@ -33,7 +34,7 @@ pub fn train(
     initial_weights: &[f32],
     initial_bias: f32,
     threads: usize,
-) -> Outcome {
+) -> Result<Outcome, TrainerError> {
     let samples = problem.samples;
     let error = CentredError::new(problem);
     let team_size = team_size(problem, threads);
@@ -88,17 +89,17 @@ pub fn train(
         let result = driver.run(initial_weights, initial_bias);
         team.dismiss();
         result
-    });
+    })?;
 
     let norm_error = error.column(evaluation.best);
-    Outcome {
+    Ok(Outcome {
         weights,
         bias,
         epochs_completed,
         evaluation,
         norm_output: centred_output,
         norm_error,
-    }
+    })
 }
 
 /// Team size for a problem: one thread for small inputs, otherwise at most `threads`
@@ -557,7 +558,7 @@ impl<'t, 's, 'a> Driver<'t, 's, 'a> {
         &mut self,
         initial_weights: &[f32],
         initial_bias: f32,
-    ) -> (Vec<f32>, f32, u64, Evaluation) {
+    ) -> Result<(Vec<f32>, f32, u64, Evaluation), TrainerError> {
         let mut weights = initial_weights.to_vec();
         let mut bias = initial_bias;
         let mut stopping = EarlyStopping::default();
@@ -565,6 +566,7 @@ impl<'t, 's, 'a> Driver<'t, 's, 'a> {
         let learning_rate = self.settings.learning_rate;
 
         for epoch in 0..self.settings.epochs {
+            self.settings.check_deadline(epochs_completed)?;
             epochs_completed = epoch + 1;
 
             self.forward_and_centre(&weights, bias);
@@ -590,7 +592,7 @@ impl<'t, 's, 'a> Driver<'t, 's, 'a> {
             numerator: self.columns[best].numerator,
             denominator: self.columns[best].denominator,
         };
-        (weights, bias, epochs_completed, evaluation)
+        Ok((weights, bias, epochs_completed, evaluation))
     }
 
     fn publish(&mut self, phase: Phase, weights: Option<&[f32]>) {

@@ -36,6 +36,7 @@ pub fn train(
     let mut stopping = EarlyStopping::default();
     let mut epochs_completed = 0;
     for epoch in 0..settings.epochs {
+        settings.check_deadline(epochs_completed)?;
         epochs_completed = epoch + 1;
 
         let output = tch::no_grad(|| forward(&x, &weights, &bias, settings))?;

@@ -48,6 +48,9 @@ pub struct RunOptions {
     pub early_stopping: bool,
     /// CPU implementation; ignored on CUDA devices, which always use libtorch.
     pub cpu_backend: CpuBackend,
+    /// Instant after which no new epoch starts and the task fails (see
+    /// [`crate::engine::Settings::deadline`]). The worker sets it to the task timeout.
+    pub deadline: Option<Instant>,
 }
 
 impl Default for RunOptions {
@@ -55,6 +58,7 @@ impl Default for RunOptions {
         Self {
             early_stopping: true,
             cpu_backend: CpuBackend::Native,
+            deadline: None,
         }
     }
 }
@@ -177,6 +181,7 @@ impl Trainer {
             learning_rate: config.learning_rate as f32,
             activation: config.activation,
             early_stopping: options.early_stopping,
+            deadline: options.deadline,
         };
 
         let generator = TorchGenerator::acquire();
@@ -204,7 +209,7 @@ impl Trainer {
             }
             (ResolvedDevice::Cpu, _, CpuBackend::Native) => {
                 drop(generator);
-                native::train(&problem, &settings, &weights, bias, self.threads)
+                native::train(&problem, &settings, &weights, bias, self.threads)?
             }
         };
         Ok((outcome, config))

@@ -287,6 +287,7 @@ fn reference_sensitivity(case: &GoldenCase) -> (Deviation, Deviation) {
         learning_rate: config.learning_rate as f32,
         activation: config.activation,
         early_stopping: true,
+        deadline: None,
     };
     let mut scalars = Deviation::default();
     let mut tensors = Deviation::default();

@@ -78,7 +78,56 @@ fn example_settings(epochs: u64) -> Settings {
         learning_rate: 0.1,
         activation: Activation::Tanh,
         early_stopping: true,
+        deadline: None,
     }
+}
+
+#[test]
+fn passed_deadline_stops_both_paths() {
+    let settings = Settings {
+        deadline: Some(std::time::Instant::now()),
+        ..example_settings(400)
+    };
+    let weights = [0.2, -0.3];
+    let results = [
+        (
+            "native",
+            train_native(&example_problem(), &settings, &weights, 0.1, 1),
+        ),
+        (
+            "torch",
+            train_torch(
+                &example_problem(),
+                &settings,
+                &weights,
+                0.1,
+                tch::Device::Cpu,
+            ),
+        ),
+    ];
+    for (path, result) in results {
+        let error = result.expect_err("training stops at a passed deadline");
+        assert!(
+            matches!(
+                error,
+                cascor_trainer::TrainerError::DeadlineExceeded {
+                    epochs_completed: 0
+                }
+            ),
+            "{path}: {error}"
+        );
+    }
+}
+
+#[test]
+fn future_deadline_lets_training_finish() {
+    let settings = Settings {
+        deadline: Some(std::time::Instant::now() + std::time::Duration::from_secs(3600)),
+        ..example_settings(3)
+    };
+    let outcome = train_native(&example_problem(), &settings, &[0.2, -0.3], 0.1, 1)
+        .expect("a distant deadline does not stop training");
+    assert_eq!(outcome.epochs_completed, 3);
 }
 
 #[test]
@@ -89,7 +138,8 @@ fn worked_example_native() {
         &[0.2, -0.3],
         0.1,
         1,
-    );
+    )
+    .expect("native training finishes");
     check_worked_example(&outcome, "native");
 }
 
@@ -114,7 +164,8 @@ fn worked_example_before_training() {
         &[0.2, -0.3],
         0.1,
         1,
-    );
+    )
+    .expect("native training finishes");
     assert_eq!(outcome.epochs_completed, 0);
     assert_eq!(outcome.weights, [0.2, -0.3]);
     assert_near(outcome.evaluation.correlation(), 0.984265, "epoch-0 c0");
@@ -186,9 +237,11 @@ fn native_matches_torch_for_every_activation() {
             learning_rate: 0.05,
             activation,
             early_stopping: true,
+            deadline: None,
         };
         let weights = [0.3f32, -0.2, 0.1];
-        let native = train_native(&problem, &settings, &weights, 0.05, 1);
+        let native =
+            train_native(&problem, &settings, &weights, 0.05, 1).expect("native training finishes");
         let torch = train_torch(&problem, &settings, &weights, 0.05, tch::Device::Cpu)
             .expect("libtorch trains");
         assert_eq!(native.evaluation.best, torch.evaluation.best, "{name}");
@@ -238,6 +291,7 @@ fn large_problem_outcome(threads: usize, data: &(Vec<f32>, Vec<f32>)) -> Outcome
         learning_rate: 0.1,
         activation: Activation::Tanh,
         early_stopping: true,
+        deadline: None,
     };
     train_native(
         &problem,
@@ -246,6 +300,7 @@ fn large_problem_outcome(threads: usize, data: &(Vec<f32>, Vec<f32>)) -> Outcome
         0.02,
         threads,
     )
+    .expect("native training finishes")
 }
 
 #[test]
@@ -290,6 +345,7 @@ fn threaded_native_matches_torch() {
         learning_rate: 0.1,
         activation: Activation::Tanh,
         early_stopping: true,
+        deadline: None,
     };
     let torch = train_torch(
         &problem,
@@ -328,8 +384,10 @@ fn constant_output_stops_after_patience() {
         learning_rate: 0.1,
         activation: Activation::Hardshrink,
         early_stopping: true,
+        deadline: None,
     };
-    let outcome = train_native(&problem, &settings, &[0.1, 0.1], 0.0, 1);
+    let outcome =
+        train_native(&problem, &settings, &[0.1, 0.1], 0.0, 1).expect("native training finishes");
     assert_eq!(outcome.epochs_completed, 50);
     assert_eq!(outcome.weights, [0.1, 0.1]);
     assert_eq!(outcome.evaluation.correlation(), 0.0);
@@ -339,6 +397,7 @@ fn constant_output_stops_after_patience() {
         early_stopping: false,
         ..settings
     };
-    let outcome = train_native(&problem, &no_stopping, &[0.1, 0.1], 0.0, 1);
+    let outcome = train_native(&problem, &no_stopping, &[0.1, 0.1], 0.0, 1)
+        .expect("native training finishes");
     assert_eq!(outcome.epochs_completed, 400);
 }
