@@ -75,7 +75,17 @@ fn build_binaries() -> (PathBuf, PathBuf) {
         .expect("the profile folder is inside the target folder");
 
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let status = Command::new(&cargo)
+    let mut command = Command::new(&cargo);
+    // Cargo gives a test the variables of its own package (CARGO_PKG_NAME and the like).
+    // Build scripts such as ring's rerun when those change, so the nested build starts
+    // without them, as the outer build did.
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if is_package_variable(&name) {
+            command.env_remove(name.as_ref());
+        }
+    }
+    let status = command
         // The same targets as `cargo test --workspace`, hence the same features: under
         // `make test` this is a no-op, where a narrower build would relink both binaries
         // with other features.
@@ -99,6 +109,20 @@ fn build_binaries() -> (PathBuf, PathBuf) {
         );
     }
     (operator, worker)
+}
+
+/// Returns whether Cargo sets `name` for the package under test, as opposed to a setting
+/// of Cargo itself (CARGO_HOME, CARGO_PROFILE_*, CARGO_BUILD_* and the like).
+fn is_package_variable(name: &str) -> bool {
+    const PREFIXES: [&str; 3] = ["CARGO_PKG_", "CARGO_BIN_EXE_", "CARGO_MANIFEST_"];
+    const NAMES: [&str; 5] = [
+        "CARGO_CRATE_NAME",
+        "CARGO_BIN_NAME",
+        "CARGO_PRIMARY_PACKAGE",
+        "CARGO_TARGET_TMPDIR",
+        "CARGO_RUSTC_CURRENT_DIR",
+    ];
+    PREFIXES.iter().any(|prefix| name.starts_with(prefix)) || NAMES.contains(&name)
 }
 
 /// Runs kubectl against the stand-in, with its discovery cache next to the kubeconfig;
