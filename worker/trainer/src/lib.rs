@@ -41,6 +41,7 @@
 pub mod activation;
 pub mod core;
 pub mod device;
+mod elementwise;
 mod error;
 pub mod init;
 mod native;

@@ -17,6 +17,7 @@ use crate::core::{
     ColumnCorrelation, EarlyStopping, Evaluation, Outcome, Problem, Settings, best_column,
     column_correlation, correlation_denominator,
 };
+use crate::elementwise;
 use crate::error::TrainerError;
 
 /// Below this many elements (samples × max(inputs, outputs)) one thread is faster than
@@ -335,22 +336,26 @@ fn run_phase(scalars: &Scalars, chunk: &mut Chunk<'_>, partial: &mut Partial, sh
     let activation = shape.activation;
     match scalars.phase {
         Phase::Forward => {
-            let mut sum_output = 0.0f64;
-            let mut max_z = f32::NEG_INFINITY;
             let rows = chunk.x.chunks_exact(shape.inputs);
-            for ((row, z), output) in rows.zip(chunk.z.iter_mut()).zip(chunk.output.iter_mut()) {
-                let value = dot(row, &chunk.weights) + scalars.bias;
-                *z = value;
-                if activation == Activation::Softmax {
-                    max_z = max_z.max(value);
-                } else {
-                    let activated = activation.value(value);
-                    *output = activated;
-                    sum_output += f64::from(activated);
+            for (row, z) in rows.zip(chunk.z.iter_mut()) {
+                *z = dot(row, &chunk.weights) + scalars.bias;
+            }
+            // Tanh and sigmoid run over the whole chunk, which the compiler vectorises.
+            match activation {
+                Activation::Softmax => {
+                    partial.max_z = chunk.z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                    return;
+                }
+                Activation::Tanh => elementwise::tanh_into(chunk.z, chunk.output),
+                Activation::Sigmoid => elementwise::sigmoid_into(chunk.z, chunk.output),
+                _ => {
+                    for (output, &z) in chunk.output.iter_mut().zip(chunk.z.iter()) {
+                        *output = activation.value(z);
+                    }
                 }
             }
-            partial.sum_output = sum_output;
-            partial.max_z = max_z;
+            partial.sum_output = chunk.output.iter().map(|&output| f64::from(output)).sum();
+            partial.max_z = f32::NEG_INFINITY;
         }
         Phase::SoftmaxExp => {
             let mut sum_exp = 0.0f64;
