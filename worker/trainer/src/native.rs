@@ -340,14 +340,13 @@ fn run_phase(scalars: &Scalars, chunk: &mut Chunk<'_>, partial: &mut Partial, sh
             for (row, z) in rows.zip(chunk.z.iter_mut()) {
                 *z = dot(row, &chunk.weights) + scalars.bias;
             }
-            // Tanh and sigmoid run over the whole chunk, which the compiler vectorises.
+            // Tanh runs over the whole chunk, which the compiler vectorises.
             match activation {
                 Activation::Softmax => {
                     partial.max_z = chunk.z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
                     return;
                 }
                 Activation::Tanh => elementwise::tanh_into(chunk.z, chunk.output),
-                Activation::Sigmoid => elementwise::sigmoid_into(chunk.z, chunk.output),
                 _ => {
                     for (output, &z) in chunk.output.iter_mut().zip(chunk.z.iter()) {
                         *output = activation.value(z);
