@@ -265,6 +265,20 @@ def processes_in_groups(groups: set[int]) -> list[int]:
     return found
 
 
+def wait_for_groups(groups: set[int], timeout: float) -> list[int]:
+    """Wait until no process of `groups` is left, or `timeout` seconds pass; return those left.
+
+    A group leader can exit before the rest of its group, for example before the processes
+    that the server forks for training.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        left = processes_in_groups(groups)
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(POLL_INTERVAL_S / 5)
+
+
 def stop_child(child: Child) -> None:
     """Send SIGTERM to the child's process group, then SIGKILL after the grace period."""
     if child.process.poll() is not None:
@@ -529,9 +543,13 @@ class Demo:
         groups = {child.pid for child in self.children()}
         for child in self.children():
             stop_child(child)
-        self.leftover = processes_in_groups(groups)
+        self.leftover = wait_for_groups(groups, STOP_GRACE_S)
         for pid in self.leftover:
-            print(f"demo: process {pid} of a stopped group is still running", file=sys.stderr)
+            print(f"demo: process {pid} of a stopped group was still running {STOP_GRACE_S:.0f} s after its leader exited; sending SIGKILL", file=sys.stderr)
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
     def summary(self, outcome: str) -> dict[str, Any]:
         accepted_ours = [entry for entry in self.progress.accepted if entry["ours"]]
