@@ -275,10 +275,33 @@ fn dechunk(mut body: &[u8]) -> Vec<u8> {
     out
 }
 
-fn tail(text: &str, chars: usize) -> &str {
-    let start = text.len().saturating_sub(chars);
-    let start = (start..text.len())
-        .find(|&index| text.is_char_boundary(index))
-        .unwrap_or(text.len());
-    &text[start..]
+/// Returns the last `chars` characters of `text`, for failure messages.
+pub fn tail(text: &str, chars: usize) -> String {
+    let skip = text.chars().count().saturating_sub(chars);
+    text.chars().skip(skip).collect()
+}
+
+/// Upper bound on one phase of a test against the server, such as a registration or a
+/// run. It only keeps a broken run from hanging.
+pub const PHASE_LIMIT: Duration = Duration::from_secs(300);
+
+/// Polls `check` every 250 ms until it returns `Some`, failing with `what` and `context()`
+/// after [`PHASE_LIMIT`].
+pub fn wait_for<T>(
+    what: &str,
+    context: impl Fn() -> String,
+    mut check: impl FnMut() -> Option<T>,
+) -> T {
+    let started = Instant::now();
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(
+            started.elapsed() < PHASE_LIMIT,
+            "timed out waiting for {what}\n{}",
+            context()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
 }

@@ -24,11 +24,11 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cascor_operator::children::WORKER_CONTAINER;
 use cascor_system_tests::apiserver::ApiServer;
-use cascor_system_tests::peer::{CascorPeer, RunWatch, free_port};
+use cascor_system_tests::peer::{CascorPeer, RunWatch, free_port, tail, wait_for};
 use cascor_system_tests::podspec::{
     HostMapping, PodIdentity, generate_pod_name, http_probe, referenced_secrets, resolve_container,
 };
@@ -51,8 +51,6 @@ const IMAGE_BINARIES: [&str; 2] = [
     "juniper-cascor-worker",
     "/usr/local/bin/juniper-cascor-worker",
 ];
-/// Upper bound on one phase of the test; it only keeps a broken run from hanging.
-const PHASE_LIMIT: Duration = Duration::from_secs(300);
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -229,26 +227,6 @@ impl Drop for Process {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
-    }
-}
-
-/// Polls `check` until it returns `Some`, failing with `what` after [`PHASE_LIMIT`].
-fn wait_for<T>(
-    what: &str,
-    context: impl Fn() -> String,
-    mut check: impl FnMut() -> Option<T>,
-) -> T {
-    let started = Instant::now();
-    loop {
-        if let Some(value) = check() {
-            return value;
-        }
-        assert!(
-            started.elapsed() < PHASE_LIMIT,
-            "timed out waiting for {what}\n{}",
-            context()
-        );
-        std::thread::sleep(Duration::from_millis(250));
     }
 }
 
@@ -572,9 +550,4 @@ fn example_pool_worker_trains_with_real_server() {
 
 fn read_log(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
-}
-
-fn tail(text: &str, chars: usize) -> String {
-    let skip = text.chars().count().saturating_sub(chars);
-    text.chars().skip(skip).collect::<String>()
 }

@@ -9,14 +9,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
-use cascor_system_tests::peer::{CascorPeer, RunWatch, free_port};
+use cascor_system_tests::peer::{CascorPeer, RunWatch, free_port, tail, wait_for};
 use serde_json::json;
 
 const TOKEN: &str = "interop-test-token";
-/// Upper bound on one phase of the test; it only keeps a broken run from hanging.
-const PHASE_LIMIT: Duration = Duration::from_secs(300);
 
 /// Locates the worker binary of this build profile, building it when absent. Tests run
 /// from `<target>/<profile>/deps`, binaries live in `<target>/<profile>`.
@@ -90,26 +87,6 @@ impl Drop for WorkerProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-/// Polls `check` until it returns `Some`, failing with `what` after [`PHASE_LIMIT`].
-fn wait_for<T>(
-    what: &str,
-    context: impl Fn() -> String,
-    mut check: impl FnMut() -> Option<T>,
-) -> T {
-    let started = Instant::now();
-    loop {
-        if let Some(value) = check() {
-            return value;
-        }
-        assert!(
-            started.elapsed() < PHASE_LIMIT,
-            "timed out waiting for {what}\n{}",
-            context()
-        );
-        std::thread::sleep(Duration::from_millis(250));
     }
 }
 
@@ -224,9 +201,4 @@ fn two_rust_workers_train_two_spirals() {
         assert_eq!(worker["tasks_failed"], 0, "{worker}");
         assert!(worker["rss_mb"].as_f64().unwrap_or(0.0) > 0.0, "{worker}");
     }
-}
-
-fn tail(text: &str, chars: usize) -> String {
-    let skip = text.chars().count().saturating_sub(chars);
-    text.chars().skip(skip).collect()
 }

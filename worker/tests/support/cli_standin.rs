@@ -18,6 +18,9 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 
+#[path = "golden.rs"]
+mod golden;
+
 /// Upper bound on any single wait in these tests. It only keeps a broken worker from
 /// hanging the suite; no test measures speed with it.
 pub const WAIT_LIMIT: Duration = Duration::from_secs(60);
@@ -279,60 +282,18 @@ pub struct GoldenTask {
     pub result: Value,
 }
 
-/// Folder of the golden task files: `JUNIPER_GOLDEN_DIR`, else `<workspace>/../shared/golden`.
-pub fn golden_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("JUNIPER_GOLDEN_DIR") {
-        return PathBuf::from(dir);
-    }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/golden")
-}
-
-/// Loads a golden case by file name, with `task_id` replaced by `task_id`.
+/// Loads a golden case by file name, with its task id replaced by `task_id`.
 pub fn golden_task(file: &str, task_id: &str) -> GoldenTask {
-    let path = golden_dir().join(file);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|error| {
-        panic!(
-            "cannot read golden file {}: {error}; set JUNIPER_GOLDEN_DIR to the folder of the golden task files",
-            path.display()
-        )
-    });
-    let golden: Value = serde_json::from_str(&text).expect("golden file is JSON");
-
-    let mut task_assign = golden["task_assign"].clone();
-    task_assign["task_id"] = json!(task_id);
-    let manifest = task_assign["tensor_manifest"]
-        .as_object()
-        .expect("manifest object")
-        .clone();
-
-    let frames = manifest
-        .keys()
-        .map(|name| {
-            let tensor = &golden["tensors"][name];
-            let shape: Vec<usize> = tensor["shape"]
-                .as_array()
-                .expect("shape array")
-                .iter()
-                .map(|dim| dim.as_u64().expect("integer dimension") as usize)
-                .collect();
-            let mut data = Vec::new();
-            flatten(&tensor["data"], &mut data);
-            encode_frame(&shape, &data)
-        })
+    let case = golden::load(file, task_id);
+    let frames = case
+        .tensors
+        .iter()
+        .map(|(shape, data)| encode_frame(shape, data))
         .collect();
-
     GoldenTask {
-        task_assign,
+        task_assign: case.task_assign,
         frames,
-        result: golden["result"].clone(),
-    }
-}
-
-fn flatten(value: &Value, out: &mut Vec<f32>) {
-    match value {
-        Value::Array(items) => items.iter().for_each(|item| flatten(item, out)),
-        Value::Number(number) => out.push(number.as_f64().expect("number") as f32),
-        other => panic!("unexpected tensor element {other}"),
+        result: case.result,
     }
 }
 

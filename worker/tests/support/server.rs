@@ -29,6 +29,9 @@ use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, 
 use tokio_tungstenite::tungstenite::http::{HeaderMap, StatusCode};
 use tokio_util::sync::CancellationToken;
 
+#[path = "golden.rs"]
+mod golden;
+
 /// Upper bound on any single wait. It only keeps a broken agent from hanging the suite;
 /// no test measures speed with it.
 pub const WAIT_LIMIT: Duration = Duration::from_secs(60);
@@ -343,57 +346,19 @@ pub fn synthetic_task(task_id: &str, samples: usize, epochs: u64) -> Task {
     Task { assign, frames }
 }
 
-/// Folder of the golden task files: `JUNIPER_GOLDEN_DIR`, else `<workspace>/../shared/golden`.
-pub fn golden_dir() -> PathBuf {
-    match std::env::var_os("JUNIPER_GOLDEN_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/golden"),
-    }
-}
-
 /// Loads a golden case: its task (with `task_id` replaced) and the reference result.
 pub fn golden_task(file: &str, task_id: &str) -> (Task, Value) {
-    let path = golden_dir().join(file);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|error| {
-        panic!(
-            "cannot read golden file {}: {error}; set JUNIPER_GOLDEN_DIR to the folder of the golden task files",
-            path.display()
-        )
-    });
-    let golden: Value = serde_json::from_str(&text).expect("golden file is JSON");
-
-    let mut assign = golden["task_assign"].clone();
-    assign["task_id"] = json!(task_id);
-    let names: Vec<String> = assign["tensor_manifest"]
-        .as_object()
-        .expect("manifest object")
-        .keys()
-        .cloned()
-        .collect();
-    let frames = names
+    let case = golden::load(file, task_id);
+    let frames = case
+        .tensors
         .iter()
-        .map(|name| {
-            let tensor = &golden["tensors"][name];
-            let shape: Vec<usize> = tensor["shape"]
-                .as_array()
-                .expect("shape")
-                .iter()
-                .map(|dim| dim.as_u64().expect("dimension") as usize)
-                .collect();
-            let mut data = Vec::new();
-            flatten(&tensor["data"], &mut data);
-            encode_frame(&shape, &data).expect("encode golden tensor")
-        })
+        .map(|(shape, data)| encode_frame(shape, data).expect("encode golden tensor"))
         .collect();
-    (Task { assign, frames }, golden["result"].clone())
-}
-
-fn flatten(value: &Value, out: &mut Vec<f32>) {
-    match value {
-        Value::Array(items) => items.iter().for_each(|item| flatten(item, out)),
-        Value::Number(number) => out.push(number.as_f64().expect("number") as f32),
-        other => panic!("unexpected tensor element {other}"),
-    }
+    let task = Task {
+        assign: case.task_assign,
+        frames,
+    };
+    (task, case.result)
 }
 
 /// Decodes the shape of a frame.
