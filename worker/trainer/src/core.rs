@@ -43,7 +43,8 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Fails once the deadline has passed; `epochs_completed` goes into the error.
+    /// Returns [`TrainerError::DeadlineExceeded`], with `epochs_completed` in it, once the
+    /// deadline has passed.
     pub fn check_deadline(&self, epochs_completed: u64) -> Result<(), TrainerError> {
         match self.deadline {
             Some(deadline) if Instant::now() >= deadline => {
